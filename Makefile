@@ -1,0 +1,41 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NOTEBOOK := Face_Recognition.ipynb
+# Quiet TensorFlow's C++ start-up logging everywhere (see fr_utils._stderr_filtered for the rest).
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONHASHSEED := 0
+
+.PHONY: install assets run test lab bench notebook lock clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	@touch $@
+
+assets: $(STAMP)
+	$(BIN)/python tools/fetch_assets.py
+
+## The main job: enrol one photo per person, verify and identify every val photo.
+run: assets
+	$(BIN)/python tools/demo.py
+
+## Every test: unit and integration tests on the real model, then the notebook under strict nbval.
+test: assets
+	$(BIN)/python -m pytest
+
+## JupyterLab on the notebook.
+lab: assets
+	$(BIN)/jupyter lab $(NOTEBOOK)
+
+## Re-pin every package from the current environment (maintainers).
+lock: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable > constraints.txt
+
+clean:
+	rm -rf build .pytest_cache

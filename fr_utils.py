@@ -1,0 +1,715 @@
+"""From a photo to a FaceNet encoding, and from encodings to decisions.
+
+The pipeline, one small function a step:
+
+1. :func:`load_image` reads any common photo (EXIF orientation applied; grey, RGBA, palette,
+   16-bit, CMYK all become 8-bit RGB) and refuses what is not an image, clearly.
+2. :func:`detect_faces` finds faces with MTCNN (Zhang et al. 2016): boxes, confidences and five
+   landmarks. :func:`crop_face` cuts the box out with a margin and resizes it to 160x160.
+3. :func:`prewhiten` standardises each crop (zero mean, unit variance), the input the pretrained
+   FaceNet weights were trained with.
+4. :func:`encode_faces` runs the Inception-ResNet-v1 of ``inception_blocks_v2`` and scales each
+   128-D encoding to unit length, so L2 distances lie between 0 and 2.
+5. A database is a plain ``dict`` name -> (1, 128) encoding, one photo per person (one-shot).
+   :func:`verify` answers "is this the claimed person?" (1:1) and :func:`who_is_it` "who is this?"
+   (1:K) by comparing L2 distances with a threshold.
+"""
+
+import contextlib
+import hashlib
+import io
+import math
+import os
+import re
+import struct
+import sys
+import tempfile
+import unicodedata
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+HERE = Path(__file__).resolve().parent
+WEIGHTS_DIR = HERE / "keras-facenet-h5"
+DEFAULT_WEIGHTS_PATH = WEIGHTS_DIR / "facenet_keras.h5"
+IMAGES_DIR = HERE / "images"
+FACENET_SHA256 = "6acdd8fb3a3fb2b54257abdd1879246a3fcbe18fbe53a41c751e141abe63a0af"
+
+FACE_SIZE = 160  # the pretrained model's input side, in pixels
+EMBEDDING_SIZE = 128
+MARGIN = 0.1  # fraction of the box's width/height added around the face before cropping
+
+# Decision threshold on the L2 distance between unit-length encodings: "same person" when the
+# distance is strictly below it. Chosen from data by `python tools/choose_threshold.py`: the
+# threshold with the best accuracy over all same/different pairs of the celebrity *train* photos
+# (93 photos, 4278 pairs; the accuracy plateau spans about 1.07-1.13 and this is its midpoint).
+# The notebook shows how it compares with the seed's 0.7 (made for pre-cropped 96-px faces).
+DEFAULT_THRESHOLD = 1.1
+SEED_THRESHOLD = 0.7
+
+# Photos are downscaled before detection so that a 40-megapixel camera photo takes seconds, not
+# minutes; a face that fills less than 1/60 of such a photo's long side is not worth finding.
+MAX_IMAGE_SIDE = 1600
+MIN_IMAGE_SIDE = 12  # MTCNN's smallest window
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp")
+
+# Detection settings. The defaults of the mtcnn package are 0.6/0.7/0.8; a face partly hidden
+# (sunglasses, a microphone) can score just under them, so a photo with no face at the first pass
+# gets a second, more permissive pass (lower thresholds, smaller faces, photo upscaled if small).
+FIRST_PASS = dict(min_face_size=20, threshold_pnet=0.6, threshold_rnet=0.7, threshold_onet=0.8)
+SECOND_PASS = dict(min_face_size=12, threshold_pnet=0.5, threshold_rnet=0.6, threshold_onet=0.7)
+SECOND_PASS_MIN_SIDE = 400  # a smaller photo is upscaled to this before the second pass
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors: each says which file or identity, what went wrong and what to do.
+# ---------------------------------------------------------------------------------------------
+class FaceRecognitionError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class ImageLoadError(FaceRecognitionError, OSError):
+    """A file could not be read as a photo."""
+
+
+class ImageTooLargeError(ImageLoadError):
+    """The image declares more pixels than Pillow's decompression-bomb limit."""
+
+
+class NoFaceError(FaceRecognitionError, ValueError):
+    """No face was found in a photo."""
+
+
+class DatabaseError(FaceRecognitionError, ValueError):
+    """A database entry (name or encoding) is invalid, or an identity is unknown."""
+
+
+class DatabaseFileError(FaceRecognitionError, OSError):
+    """A database file could not be saved or loaded."""
+
+
+class WeightsError(FaceRecognitionError, OSError):
+    """The FaceNet weights file is missing, damaged or not the expected one."""
+
+
+class EncoderInputError(FaceRecognitionError, ValueError):
+    """Faces given to the encoder have the wrong shape or type."""
+
+
+# ---------------------------------------------------------------------------------------------
+# TensorFlow start-up
+# ---------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _stderr_filtered(drop=re.compile(rb"^(I0000|WARNING: All log messages before absl)")):
+    """Run a block with file descriptor 2 captured, then replay all but the dropped lines.
+
+    TensorFlow's C++ start-up prints absl INFO lines straight to fd 2 before any logging setting
+    is read (TF_CPP_MIN_LOG_LEVEL does not reach them). Jupyter shows fd 2 in the notebook, so
+    they are filtered here at their source; every other line (a real error) is kept.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (some embedded interpreters)
+        yield
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            kept = [line for line in capture.read().splitlines(keepends=True) if not drop.match(line)]
+            if kept:
+                sys.stderr.write(b"".join(kept).decode(errors="replace"))
+
+
+def _import_tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _stderr_filtered():
+        import tensorflow as tf
+    tf.get_logger().setLevel("ERROR")
+    return tf
+
+
+tf = _import_tensorflow()
+import inception_blocks_v2  # noqa: E402  (needs TensorFlow imported quietly first)
+from inception_blocks_v2 import WeightsMismatchError  # noqa: E402,F401
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Images
+# ---------------------------------------------------------------------------------------------
+def list_images(folder):
+    """Sorted paths of the image files under ``folder`` (recursively), for deterministic order."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ImageLoadError(f"{folder}: no such folder of photos. Run `make assets` to fetch the demo photos.")
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+
+
+def _to_rgb(img):
+    """Convert any Pillow mode to 8-bit RGB: alpha over white, 16-bit scaled, CMYK converted."""
+    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        # 16-bit greyscale: Pillow's convert() would clip at 255 and return a white image.
+        values = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if values.max() > 255 else 255.0
+        grey = np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if img.mode == "F":
+        values = np.nan_to_num(np.asarray(img, dtype=np.float64))
+        lo, hi = values.min(), values.max()
+        grey = ((values - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(values)).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    return np.asarray(img.convert("RGB"), dtype=np.uint8)
+
+
+def load_image(path, max_side=MAX_IMAGE_SIDE):
+    """Read a photo as an (H, W, 3) uint8 RGB array, upright, at most ``max_side`` on its long side.
+
+    Raises:
+        ImageLoadError: the path is missing, a folder, empty, not an image, truncated or too small.
+        ImageTooLargeError: the header declares more pixels than Pillow's bomb limit (refused
+            before decoding).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageLoadError(f"{path}: no such file. Check the path (relative paths start at {Path.cwd()}).")
+    if path.is_dir():
+        raise ImageLoadError(f"{path}: is a folder, not a photo. Pass one image file, or use list_images(folder).")
+    if path.stat().st_size == 0:
+        raise ImageLoadError(f"{path}: the file is empty (0 bytes). Copy the photo again.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+                limit = Image.MAX_IMAGE_PIXELS
+                if limit and width * height > limit:
+                    raise ImageTooLargeError(
+                        f"{path}: {width}x{height} pixels is more than the {limit:,}-pixel safety limit for "
+                        "images (a decompression bomb, or a huge scan). Resize the photo below "
+                        f"{int(math.sqrt(limit)):,}x{int(math.sqrt(limit)):,} and try again."
+                    )
+                if min(width, height) < MIN_IMAGE_SIDE:
+                    raise ImageLoadError(
+                        f"{path}: {width}x{height} pixels is too small to hold a face "
+                        f"(at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} needed). Use a larger photo."
+                    )
+                # JPEG can decode straight at 1/2, 1/4 or 1/8 size: large photos load fast.
+                img.draft("RGB", (max_side, max_side))
+                img.load()
+                img = ImageOps.exif_transpose(img)
+                if max(img.size) > max_side:
+                    img = img.copy()
+                    img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+                return _to_rgb(img)
+    except ImageLoadError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageLoadError(
+            f"{path}: not a readable image ({exc.__class__.__name__}). Use a JPEG or PNG photo."
+        ) from exc
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error, MemoryError, IndexError, TypeError,
+            KeyError, ZeroDivisionError) as exc:
+        # Pillow reports damaged files with many exception types; all mean the same to a user.
+        raise ImageLoadError(
+            f"{path}: the image is damaged or truncated and cannot be decoded ({exc}). "
+            "Copy or export the photo again."
+        ) from exc
+
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated photo is an error, not a grey half
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Detection and cropping
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Face:
+    """One detected face: box (x1, y1, x2, y2) in pixels of the loaded image, MTCNN confidence,
+    and the five landmarks (left_eye, right_eye, nose, mouth_left, mouth_right) as (x, y)."""
+
+    box: tuple
+    confidence: float
+    keypoints: dict = field(default_factory=dict)
+
+    @property
+    def area(self):
+        return max(0.0, self.box[2] - self.box[0]) * max(0.0, self.box[3] - self.box[1])
+
+
+_DETECTOR = None
+
+
+def get_detector():
+    """The shared MTCNN detector (its three small networks load once, in about a second)."""
+    global _DETECTOR
+    if _DETECTOR is None:
+        from mtcnn import MTCNN
+
+        with _stderr_filtered():
+            _DETECTOR = MTCNN(device="CPU:0")
+    return _DETECTOR
+
+
+_KEYPOINT_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+
+
+def _faces_from_rows(rows, scale=1.0):
+    faces = []
+    for row in rows:
+        box = tuple(float(v) / scale for v in row[1:5])
+        keypoints = {name: (float(row[6 + 2 * i]) / scale, float(row[7 + 2 * i]) / scale)
+                     for i, name in enumerate(_KEYPOINT_NAMES)}
+        faces.append(Face(box=box, confidence=float(row[5]), keypoints=keypoints))
+    # Largest first, then most confident: "the face" of a portrait is its largest one.
+    faces.sort(key=lambda f: (-f.area, -f.confidence))
+    return faces
+
+
+def _run_mtcnn(images, settings):
+    """MTCNN on a list of same-shape images; returns one list of rows per image."""
+    rows = get_detector().detect_faces(list(images), output_type="numpy", box_format="xyxy", **settings)
+    rows = np.asarray(rows).reshape(-1, 16)
+    return [rows[rows[:, 0] == i] for i in range(len(images))]
+
+
+def _resize(image, scale):
+    if scale == 1.0:
+        return image
+    h, w = image.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
+
+
+def detect_faces_batch(images, settings=None):
+    """Detect faces in many RGB arrays at once; returns a list (per image) of lists of :class:`Face`.
+
+    Images of the same shape go through MTCNN together (the package pads a batch to its largest
+    image, so mixing shapes would waste work). A photo with no face at the first pass gets the
+    second, more permissive pass, upscaled when small.
+    """
+    results = [None] * len(images)
+    by_shape = {}
+    for index, image in enumerate(images):
+        by_shape.setdefault(image.shape, []).append(index)
+    for indices in by_shape.values():
+        for start in range(0, len(indices), 16):
+            chunk = indices[start:start + 16]
+            for index, rows in zip(chunk, _run_mtcnn([images[i] for i in chunk], settings or FIRST_PASS)):
+                results[index] = _faces_from_rows(rows)
+    if settings is None:
+        for index, faces in enumerate(results):
+            if not faces:
+                image = images[index]
+                scale = max(1.0, SECOND_PASS_MIN_SIDE / min(image.shape[:2]))
+                rows = _run_mtcnn([_resize(image, scale)], SECOND_PASS)[0]
+                results[index] = _faces_from_rows(rows, scale)
+    return results
+
+
+def detect_faces(image, settings=None):
+    """Detect the faces in one RGB array (or photo path), largest first. See :func:`detect_faces_batch`."""
+    if not isinstance(image, np.ndarray):
+        image = load_image(image)
+    return detect_faces_batch([image], settings)[0]
+
+
+def crop_face(image, face, margin=MARGIN, size=FACE_SIZE):
+    """Cut a face out of an RGB array with ``margin`` of its box added on each side, resized to
+    ``size`` x ``size`` (uint8). The box is clipped to the photo, as in FaceNet's own alignment."""
+    x1, y1, x2, y2 = face.box if isinstance(face, Face) else face
+    dx, dy = (x2 - x1) * margin / 2, (y2 - y1) * margin / 2
+    h, w = image.shape[:2]
+    left, top = max(0, int(round(x1 - dx))), max(0, int(round(y1 - dy)))
+    right, bottom = min(w, int(round(x2 + dx))), min(h, int(round(y2 + dy)))
+    if right - left < 2 or bottom - top < 2:
+        raise NoFaceError(f"face box {tuple(round(v) for v in (x1, y1, x2, y2))} lies outside the {w}x{h} photo")
+    crop = Image.fromarray(image[top:bottom, left:right])
+    return np.asarray(crop.resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
+
+
+def _pick_faces(faces, path, all_faces):
+    if not faces:
+        raise NoFaceError(
+            f"{path}: no face found. Use a photo where the face is clearly visible, frontal and at least "
+            "about 40 pixels wide."
+        )
+    if all_faces:
+        return faces
+    if len(faces) > 1:
+        warnings.warn(
+            f"{path}: {len(faces)} faces found; using the largest one. Pass all_faces=True to get all of them.",
+            stacklevel=3,
+        )
+    return faces[:1]
+
+
+def load_faces(image_path, all_faces=False, margin=MARGIN):
+    """Load a photo, detect its face(s) and return ``(crops, faces, image)``.
+
+    ``crops`` is an (n, 160, 160, 3) uint8 array; n is 1 (the largest face, with a warning when
+    there are several) unless ``all_faces`` is true.
+    """
+    image = load_image(image_path)
+    faces = _pick_faces(detect_faces(image), image_path, all_faces)
+    crops = np.stack([crop_face(image, face, margin) for face in faces])
+    return crops, faces, image
+
+
+# ---------------------------------------------------------------------------------------------
+# 3-4. Encoding
+# ---------------------------------------------------------------------------------------------
+def prewhiten(faces):
+    """Standardise each image to zero mean and unit variance (per image, over all its pixels).
+
+    The standard deviation is floored at 1/sqrt(number of values), so a flat image does not
+    divide by zero (the same rule as ``tf.image.per_image_standardization``).
+    """
+    x = np.asarray(faces, dtype=np.float32)
+    axes = tuple(range(x.ndim - 3, x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    std = x.std(axis=axes, keepdims=True)
+    floor = 1.0 / math.sqrt(np.prod(x.shape[-3:]))
+    return (x - mean) / np.maximum(std, floor)
+
+
+def l2_normalize(encodings, epsilon=1e-10):
+    """Scale each row to unit length."""
+    encodings = np.asarray(encodings, dtype=np.float32)
+    norms = np.linalg.norm(encodings, axis=-1, keepdims=True)
+    return encodings / np.maximum(norms, epsilon)
+
+
+def sha256_of(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_facenet(path=None, expected_sha256=None):
+    """Build FaceNet's Inception-ResNet-v1 and load the pretrained weights.
+
+    Arguments:
+        path: the ``.h5`` weights file. Default: ``keras-facenet-h5/facenet_keras.h5`` (fetched by
+            ``make assets``), whose sha256 is then checked. Another file can be passed, e.g. a
+            fine-tuned copy; then no checksum is checked unless ``expected_sha256`` is given.
+
+    Raises:
+        WeightsError: missing, truncated or checksum mismatch.
+        WeightsMismatchError: the file holds another architecture (layer names or shapes differ).
+    """
+    if path is None:
+        path, expected_sha256 = DEFAULT_WEIGHTS_PATH, expected_sha256 or FACENET_SHA256
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(
+            f"{path}: FaceNet weights not found. Run `make assets` to download them, or pass "
+            "path= to a facenet_keras.h5 of your own."
+        )
+    if expected_sha256 and sha256_of(path) != expected_sha256:
+        raise WeightsError(
+            f"{path}: checksum mismatch (the file is damaged or not the expected weights). "
+            "Delete it and run `make assets` again."
+        )
+    model = inception_blocks_v2.faceRecoModel((FACE_SIZE, FACE_SIZE, 3))
+    try:
+        inception_blocks_v2.load_weights_from_h5(model, path)
+    except WeightsMismatchError:
+        raise
+    except (OSError, KeyError, ValueError) as exc:
+        raise WeightsError(
+            f"{path}: cannot read the weights ({exc}). The file may be truncated: delete it and run "
+            "`make assets` again."
+        ) from exc
+    return model
+
+
+def _check_faces(faces, model):
+    faces = np.asarray(faces)
+    expected = tuple(model.input_shape[1:])
+    if faces.ndim == 3:
+        faces = faces[None]
+    if faces.ndim != 4 or tuple(faces.shape[1:]) != expected:
+        raise EncoderInputError(
+            f"the encoder takes faces of shape (m, {', '.join(map(str, expected))}), got {faces.shape}. "
+            "Crop faces with crop_face() or load_faces() first."
+        )
+    if not (np.issubdtype(faces.dtype, np.integer) or np.issubdtype(faces.dtype, np.floating)):
+        raise EncoderInputError(f"the encoder takes numeric pixel arrays, got dtype {faces.dtype}.")
+    if not np.all(np.isfinite(faces)):
+        raise EncoderInputError("the faces contain NaN or infinite values.")
+    return faces
+
+
+def encode_faces(faces, model, batch_size=32):
+    """Encode face crops (m, 160, 160, 3), pixel values 0-255, into unit-length (m, 128) float32."""
+    faces = _check_faces(faces, model)
+    outputs = []
+    for start in range(0, len(faces), batch_size):
+        batch = prewhiten(faces[start:start + batch_size])
+        outputs.append(np.asarray(model(batch, training=False)))
+    if not outputs:
+        return np.zeros((0, EMBEDDING_SIZE), np.float32)
+    return l2_normalize(np.concatenate(outputs))
+
+
+def img_to_encoding(image_path, model):
+    """Encode the (largest) face of a photo: a (1, 128) float32 array of unit length."""
+    crops, _, _ = load_faces(image_path)
+    return encode_faces(crops, model)
+
+
+@dataclass
+class EncodedPhotos:
+    """What :func:`encode_photos` returns: one row per photo that gave a face."""
+
+    paths: list
+    encodings: np.ndarray  # (n, 128) float32, unit length
+    crops: np.ndarray  # (n, 160, 160, 3) uint8
+    faces: list  # the Face used for each photo
+    failures: dict  # path -> the error that stopped it
+
+
+def encode_photos(paths, model, batch_size=32, margin=MARGIN, progress=True, skip_errors=False):
+    """Load, detect, crop and encode many photos, with detection and encoding batched.
+
+    Arguments:
+        skip_errors: if false (default) the first bad photo raises its error; if true, bad photos
+            are collected in ``failures`` and the others are encoded.
+    """
+    from tqdm.auto import tqdm
+
+    paths = [Path(p) for p in paths]
+    kept_paths, crops, faces, failures = [], [], [], {}
+    bar = tqdm(total=len(paths), desc="Encoding photos", unit="photo", disable=not progress)
+    for start in range(0, len(paths), batch_size):
+        chunk, images = [], []
+        for path in paths[start:start + batch_size]:
+            try:
+                images.append(load_image(path))
+                chunk.append(path)
+            except FaceRecognitionError as exc:
+                if not skip_errors:
+                    raise
+                failures[path] = exc
+        for path, image, found in zip(chunk, images, detect_faces_batch(images)):
+            try:
+                face = _pick_faces(found, path, all_faces=False)[0]
+                crops.append(crop_face(image, face, margin))
+            except FaceRecognitionError as exc:
+                if not skip_errors:
+                    raise
+                failures[path] = exc
+                continue
+            kept_paths.append(path)
+            faces.append(face)
+        bar.update(len(paths[start:start + batch_size]))
+    bar.close()
+    crops = np.stack(crops) if crops else np.zeros((0, FACE_SIZE, FACE_SIZE, 3), np.uint8)
+    return EncodedPhotos(kept_paths, encode_faces(crops, model, batch_size), crops, faces, failures)
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Database, verify, who_is_it
+# ---------------------------------------------------------------------------------------------
+_FORBIDDEN_NAME_CHARS = re.compile(r"[/\\]")
+
+
+def check_identity(name):
+    """Return ``name`` if it is a usable identity: a non-empty string without path separators or
+    control characters (it ends up in file names, tables and printed sentences)."""
+    if not isinstance(name, str):
+        raise DatabaseError(f"identity {name!r} is a {type(name).__name__}; names must be strings, e.g. 'elton_john'.")
+    if not name.strip():
+        raise DatabaseError("an identity name is empty; give each person a non-empty name.")
+    if _FORBIDDEN_NAME_CHARS.search(name):
+        raise DatabaseError(f"identity {name!r} contains a path separator ('/' or '\\'); use letters, digits, '_' or '-'.")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in name):
+        raise DatabaseError(f"identity {name!r} contains control or invisible characters; remove them.")
+    return name
+
+
+def check_encoding(encoding, name="encoding", tolerance=1e-3):
+    """Return ``encoding`` as a (1, 128) float32 array, checking shape, finiteness and unit length."""
+    array = np.asarray(encoding)
+    if array.shape not in ((EMBEDDING_SIZE,), (1, EMBEDDING_SIZE)):
+        raise DatabaseError(
+            f"{name}: an encoding has shape (1, {EMBEDDING_SIZE}) or ({EMBEDDING_SIZE},), got {array.shape}. "
+            "Make it with img_to_encoding()."
+        )
+    if not np.issubdtype(array.dtype, np.floating) and not np.issubdtype(array.dtype, np.integer):
+        raise DatabaseError(f"{name}: an encoding holds numbers, got dtype {array.dtype}.")
+    array = array.astype(np.float32).reshape(1, EMBEDDING_SIZE)
+    if not np.all(np.isfinite(array)):
+        raise DatabaseError(f"{name}: the encoding contains NaN or infinite values; encode the photo again.")
+    norm = float(np.linalg.norm(array))
+    if abs(norm - 1.0) > tolerance:
+        raise DatabaseError(
+            f"{name}: the encoding has length {norm:.4f}, not 1. Encodings are unit vectors; "
+            "make them with img_to_encoding() or l2_normalize()."
+        )
+    return array
+
+
+def check_database(database):
+    """Validate a database dict (names and encodings); returns (names, (n, 128) matrix)."""
+    if not isinstance(database, dict):
+        raise DatabaseError(f"the database is a dict name -> encoding, got a {type(database).__name__}.")
+    names = [check_identity(name) for name in database]
+    matrix = np.concatenate([check_encoding(database[n], n) for n in names]) if names else \
+        np.zeros((0, EMBEDDING_SIZE), np.float32)
+    return names, matrix
+
+
+def build_database(photos_by_name, model):
+    """One-shot enrolment: ``{name: photo_path}`` -> ``{name: (1, 128) encoding}``."""
+    database = {}
+    for name, photo in photos_by_name.items():
+        database[check_identity(name)] = img_to_encoding(photo, model)
+    return database
+
+
+def save_database(database, path):
+    """Save a database to ``.npz`` atomically (written beside it, then renamed over it), without
+    pickle: names as a unicode array, encodings as an (n, 128) float32 array."""
+    names, matrix = check_database(database)
+    path = Path(path)
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")
+    folder = path.parent
+    if not folder.is_dir():
+        raise DatabaseFileError(f"{path}: the folder {folder} does not exist; create it first or choose another path.")
+    try:
+        handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise DatabaseFileError(
+            f"{path}: cannot write in {folder} ({exc.strerror}); choose a folder you can write to."
+        ) from exc
+    try:
+        with os.fdopen(handle, "wb") as f:
+            np.savez(f, names=np.array(names, dtype=str), encodings=matrix)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        if isinstance(exc, OSError):
+            raise DatabaseFileError(f"{path}: saving failed ({exc}); the previous file, if any, is unchanged.") from exc
+        raise
+    return path
+
+
+def load_database(path):
+    """Load a database saved by :func:`save_database` (never unpickles anything)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatabaseFileError(f"{path}: no such database file. Save one with save_database(database, path).")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if set(data.files) != {"names", "encodings"}:
+                raise DatabaseFileError(
+                    f"{path}: not a face database (it holds {sorted(data.files)}, expected names and encodings)."
+                )
+            names, encodings = data["names"], data["encodings"]
+    except DatabaseFileError:
+        raise
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise DatabaseFileError(
+                f"{path}: the file needs pickle to load, which can run arbitrary code; it is refused. "
+                "Re-create the database with save_database()."
+            ) from exc
+        raise DatabaseFileError(f"{path}: not a readable database ({exc}). Re-create it with save_database().") from exc
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        raise DatabaseFileError(
+            f"{path}: the file is damaged or not a database ({exc.__class__.__name__}). Re-create it with save_database()."
+        ) from exc
+    if names.ndim != 1 or encodings.ndim != 2 or len(names) != len(encodings) or names.dtype.kind != "U":
+        raise DatabaseFileError(f"{path}: names and encodings do not match; re-create the database with save_database().")
+    if len(set(names.tolist())) != len(names):
+        raise DatabaseFileError(f"{path}: an identity appears twice; re-create the database with save_database().")
+    try:
+        database = {str(n): e[None, :] for n, e in zip(names, encodings)}
+        check_database(database)
+    except DatabaseError as exc:
+        raise DatabaseFileError(f"{path}: {exc}") from exc
+    return database
+
+
+def _threshold(threshold):
+    threshold = DEFAULT_THRESHOLD if threshold is None else float(threshold)
+    if not 0 < threshold <= 4:
+        raise ValueError(f"threshold {threshold} is not an L2 distance between unit vectors (0 < t <= 2).")
+    return threshold
+
+
+def verify(image_path, identity, database, model, threshold=None):
+    """Is the person in ``image_path`` the claimed ``identity``? (1:1 verification)
+
+    Returns:
+        (dist, door_open): the L2 distance between the photo's encoding and the identity's, and
+        whether it is below the threshold (default :data:`DEFAULT_THRESHOLD`).
+    """
+    threshold = _threshold(threshold)
+    if identity not in database:
+        known = ", ".join(sorted(map(str, database))) or "none"
+        raise DatabaseError(f"{identity!r} is not in the database (known: {known}). Enrol them first.")
+    reference = check_encoding(database[identity], identity)
+    encoding = img_to_encoding(image_path, model)
+    dist = float(np.linalg.norm(encoding - reference))
+    door_open = dist < threshold
+    if door_open:
+        print(f"It's {identity}, welcome in!")
+    else:
+        print(f"It's not {identity}, please go away")
+    return dist, door_open
+
+
+def nearest_identity(encoding, database):
+    """Distances from one encoding to every identity, in one vectorised step.
+
+    Returns ``(names, distances)`` with distances an (n,) float array.
+    """
+    names, matrix = check_database(database)
+    encoding = np.asarray(encoding, np.float32).reshape(1, -1)
+    return names, np.linalg.norm(matrix - encoding, axis=1)
+
+
+def who_is_it(image_path, database, model, threshold=None):
+    """Who, of the people in ``database``, is in ``image_path``? (1:K recognition)
+
+    Returns:
+        (min_dist, identity): the smallest distance and its identity; the identity is returned
+        even when the distance is above the threshold, in which case "Not in the database." is
+        printed.
+    """
+    threshold = _threshold(threshold)
+    if not database:
+        raise DatabaseError("the database is empty; enrol at least one person before asking who_is_it.")
+    encoding = img_to_encoding(image_path, model)
+    names, distances = nearest_identity(encoding, database)
+    best = int(np.argmin(distances))
+    min_dist, identity = float(distances[best]), names[best]
+    if min_dist < threshold:
+        print(f"it's {identity}, the distance is {min_dist:.4f}")
+    else:
+        print("Not in the database.")
+    return min_dist, identity
