@@ -20,8 +20,8 @@ import fr_utils  # noqa: E402
 def choose_threshold(encodings, labels):
     """Best-accuracy threshold of all pairs, rounded to 2 decimals without losing accuracy."""
     same, different = fr_eval.same_different_distances(encodings, labels)
-    best = fr_eval.best_accuracy_threshold(same, different)
-    best_accuracy = fr_eval.confusion_counts(same, different, best).accuracy
+    best, counts = fr_eval.best_accuracy_threshold(same, different)
+    best_accuracy = counts.accuracy
     candidates = sorted({np.floor(best * 100) / 100, np.ceil(best * 100) / 100, round(best, 2)},
                         key=lambda t: abs(t - best))
     for rounded in candidates:
