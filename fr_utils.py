@@ -274,7 +274,8 @@ def _faces_from_rows(rows, scale=1.0):
     faces = []
     for row in rows:
         box = tuple(float(v) / scale for v in row[1:5])
-        keypoints = {name: (float(row[6 + 2 * i]) / scale, float(row[7 + 2 * i]) / scale)
+        # mtcnn's numpy rows: id, x1, y1, x2, y2, confidence, five landmark x's, five landmark y's.
+        keypoints = {name: (float(row[6 + i]) / scale, float(row[11 + i]) / scale)
                      for i, name in enumerate(_KEYPOINT_NAMES)}
         faces.append(Face(box=box, confidence=float(row[5]), keypoints=keypoints))
     # Largest first, then most confident: "the face" of a portrait is its largest one.
