@@ -25,9 +25,12 @@ assets: $(STAMP)
 run: assets
 	$(BIN)/python tools/demo.py
 
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg --nbval-cell-timeout=600
+
 ## Every test: unit and integration tests on the real model, then the notebook under strict nbval.
 test: assets
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest $(NBVAL) $(NOTEBOOK)
 
 ## JupyterLab on the notebook.
 lab: assets
@@ -39,3 +42,9 @@ lock: $(STAMP)
 
 clean:
 	rm -rf build .pytest_cache
+
+## Re-generate the notebook from tools/build_notebook.py and store fresh outputs (the nbval reference).
+notebook: assets
+	$(BIN)/python tools/build_notebook.py
+	cd $(CURDIR) && $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+		--ExecutePreprocessor.timeout=600 --ExecutePreprocessor.record_timing=False $(NOTEBOOK)
