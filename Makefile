@@ -21,9 +21,13 @@ $(STAMP): requirements.txt constraints.txt
 assets: $(STAMP)
 	$(BIN)/python tools/fetch_assets.py
 
-## The main job: enrol one photo per person, verify and identify every val photo.
+## The main job: enrol one photo per person, verify and identify every val photo; then run the
+## whole notebook headless into build/ (the committed notebook is left untouched).
 run: assets
 	$(BIN)/python tools/demo.py
+	$(BIN)/jupyter nbconvert --to notebook --execute --output-dir build --log-level WARN \
+		--ExecutePreprocessor.timeout=600 --ExecutePreprocessor.record_timing=False $(NOTEBOOK)
+	@echo "Executed notebook: build/$(NOTEBOOK)"
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg --nbval-cell-timeout=600
 
