@@ -16,17 +16,17 @@ The pipeline, one small function a step:
 """
 
 import contextlib
+import difflib
 import hashlib
 import io
 import math
 import os
 import re
-import struct
+import stat
 import sys
 import tempfile
 import unicodedata
 import warnings
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +57,10 @@ SEED_THRESHOLD = 0.7
 MAX_IMAGE_SIDE = 1600
 MIN_IMAGE_SIDE = 12  # MTCNN's smallest window
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp")
+# The only formats Pillow may try: photo formats. The others it knows (EPS, which runs Ghostscript,
+# PSD, FITS, WMF, ...) are never photos of a face and only widen what a hostile file can reach.
+Image.init()
+IMAGE_FORMATS = tuple(f for f in ("JPEG", "MPO", "PNG", "GIF", "BMP", "TIFF", "WEBP", "AVIF", "PPM") if f in Image.OPEN)
 
 # Detection settings. The defaults of the mtcnn package are 0.6/0.7/0.8; a face partly hidden
 # (sunglasses, a microphone) can score just under them, so a photo with no face at the first pass
@@ -64,6 +68,13 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".
 FIRST_PASS = dict(min_face_size=20, threshold_pnet=0.6, threshold_rnet=0.7, threshold_onet=0.8)
 SECOND_PASS = dict(min_face_size=12, threshold_pnet=0.5, threshold_rnet=0.6, threshold_onet=0.7)
 SECOND_PASS_MIN_SIDE = 400  # a smaller photo is upscaled to this before the second pass
+# The permissive pass also finds "faces" in hands, hair and fabric: in 262 face-free strips cut
+# from the demo photos it found 8, each under 0.9 confidence or under 20 pixels wide (and one real
+# profile face in a background, 0.96 and 32 pixels). So its faces are kept only if confident, at
+# least as large as the first pass's smallest face (in the photo's own pixels) and shaped like a
+# face (landmarks inside the box, eyes above the mouth). The first pass is left as MTCNN's defaults.
+SECOND_PASS_MIN_CONFIDENCE = 0.9
+MIN_FACE_PIXELS = FIRST_PASS["min_face_size"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -98,7 +109,18 @@ class WeightsError(FaceRecognitionError, OSError):
 
 
 class EncoderInputError(FaceRecognitionError, ValueError):
-    """Faces given to the encoder have the wrong shape or type."""
+    """An array given to the detector or the encoder has the wrong shape, type or values (or the
+    model is not a Keras model)."""
+
+
+class ThresholdError(FaceRecognitionError, ValueError):
+    """A decision threshold that is not a usable L2 distance between unit vectors."""
+
+
+def _shown(path):
+    """A path as the user gave it (relative stays relative), for error messages that read the same
+    on every machine."""
+    return os.fspath(path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,6 +167,14 @@ import inception_blocks_v2  # noqa: E402  (needs TensorFlow imported quietly fir
 from inception_blocks_v2 import WeightsMismatchError  # noqa: E402,F401
 
 
+class WrongWeightsError(WeightsError, WeightsMismatchError):
+    """The weights file holds another architecture (layer names or shapes differ).
+
+    Both a :class:`WeightsError` (so ``except FaceRecognitionError`` catches it) and the
+    architecture's own :class:`inception_blocks_v2.WeightsMismatchError`.
+    """
+
+
 # ---------------------------------------------------------------------------------------------
 # 1. Images
 # ---------------------------------------------------------------------------------------------
@@ -178,6 +208,40 @@ def _to_rgb(img):
     return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
+# Pillow's decompression-bomb limit (about 89 million pixels, 0.25 GiB of RGB). It stays in force
+# here even if Image.MAX_IMAGE_PIXELS is set to None; a larger value set there is respected.
+PIXEL_LIMIT = Image.MAX_IMAGE_PIXELS or 89_478_485
+
+
+def _pixel_limit():
+    return Image.MAX_IMAGE_PIXELS or PIXEL_LIMIT
+
+
+def _too_large(shown, pixels, limit, size=None):
+    side = int(math.sqrt(limit))
+    declared = f"{size[0]}x{size[1]} pixels" if size else (f"{pixels:,} pixels" if pixels else "its size")
+    return ImageTooLargeError(
+        f"{shown}: {declared} is more than the {limit:,}-pixel safety limit for images (a "
+        f"decompression bomb, or a huge scan); it was refused before decoding. Resize the photo below "
+        f"{side:,}x{side:,} pixels and try again."
+    )
+
+
+_HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif")
+
+
+def _what_it_is(head):
+    """A short description of a file Pillow cannot identify, from its first bytes."""
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return "an HEIC/HEIF/AVIF photo (the iPhone format), which cannot be read here. Export it as JPEG"
+    if head.startswith(b"%PDF"):
+        return "a PDF document, not a photo. Export the page as a JPEG or PNG"
+    printable = sum(32 <= b < 127 or b in b"\t\n\r" for b in head)
+    if b"\x00" not in head and printable >= 0.95 * len(head):
+        return "a text file, not a photo. Pass the path of a JPEG or PNG photo"
+    return "not an image format that can be read (damaged, or not a photo at all). Use a JPEG or PNG photo"
+
+
 def load_image(path, max_side=MAX_IMAGE_SIDE):
     """Read a photo as an (H, W, 3) uint8 RGB array, upright, at most ``max_side`` on its long side.
 
@@ -186,51 +250,108 @@ def load_image(path, max_side=MAX_IMAGE_SIDE):
         ImageTooLargeError: the header declares more pixels than Pillow's bomb limit (refused
             before decoding).
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise ImageLoadError(
+            f"load_image takes the path of a photo (a str or Path), got a {type(path).__name__}. "
+            "To find faces in an image array you already have, call detect_faces(array)."
+        )
+    shown = _shown(path)
     path = Path(path)
-    if not path.exists():
-        raise ImageLoadError(f"{path}: no such file. Check the path (relative paths start at {Path.cwd()}).")
-    if path.is_dir():
-        raise ImageLoadError(f"{path}: is a folder, not a photo. Pass one image file, or use list_images(folder).")
-    if path.stat().st_size == 0:
-        raise ImageLoadError(f"{path}: the file is empty (0 bytes). Copy the photo again.")
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ImageLoadError(
+            f"{shown}: no such file. Check the spelling and the folder (relative paths start in the current "
+            "folder, the notebook's folder in Jupyter); run `make assets` if the demo photos are missing."
+        ) from None
+    except (OSError, ValueError) as exc:  # permission denied on a folder, a NUL in the name, ...
+        raise ImageLoadError(f"{shown}: cannot be read ({getattr(exc, 'strerror', None) or exc}). "
+                             "Check the path and its permissions.") from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise ImageLoadError(f"{shown}: is a folder, not a photo. Pass one image file, or use list_images(folder).")
+    if not stat.S_ISREG(info.st_mode):
+        raise ImageLoadError(f"{shown}: is not a regular file (a device, pipe or socket). Pass a photo file.")
+    if info.st_size == 0:
+        raise ImageLoadError(f"{shown}: the file is empty (0 bytes). Copy the photo again.")
+    return _decode(path, shown, max_side)
+
+
+def image_from_bytes(data, name="upload", max_side=MAX_IMAGE_SIDE):
+    """Decode a photo held in memory (an upload, never written to disk) exactly as
+    :func:`load_image` decodes a file; ``name`` is the file name used in error messages.
+
+    Raises:
+        ImageLoadError, ImageTooLargeError: as :func:`load_image`.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ImageLoadError(f"{name}: image_from_bytes takes the bytes of a photo, got a {type(data).__name__}.")
+    if not len(data):
+        raise ImageLoadError(f"{name}: the file is empty (0 bytes). Choose the photo again.")
+    return _decode(io.BytesIO(bytes(data)), name, max_side)
+
+
+def _decode(source, shown, max_side):
+    """Decode a path or a binary stream with Pillow, every failure turned into one sentence."""
+    limit = _pixel_limit()
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            # Pillow warns between its limit and twice it (and raises above): the check below refuses
+            # all of them, with the size in the message.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(source, formats=IMAGE_FORMATS) as img:
                 width, height = img.size
-                limit = Image.MAX_IMAGE_PIXELS
-                if limit and width * height > limit:
-                    raise ImageTooLargeError(
-                        f"{path}: {width}x{height} pixels is more than the {limit:,}-pixel safety limit for "
-                        "images (a decompression bomb, or a huge scan). Resize the photo below "
-                        f"{int(math.sqrt(limit)):,}x{int(math.sqrt(limit)):,} and try again."
-                    )
+                if width * height > limit:
+                    raise _too_large(shown, width * height, limit, (width, height))
                 if min(width, height) < MIN_IMAGE_SIDE:
                     raise ImageLoadError(
-                        f"{path}: {width}x{height} pixels is too small to hold a face "
+                        f"{shown}: {width}x{height} pixels is too small to hold a face "
                         f"(at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} needed). Use a larger photo."
                     )
                 # JPEG can decode straight at 1/2, 1/4 or 1/8 size: large photos load fast.
                 img.draft("RGB", (max_side, max_side))
                 img.load()
-                img = ImageOps.exif_transpose(img)
+                img = _upright(img, shown)
                 if max(img.size) > max_side:
-                    img = img.copy()
+                    if img.mode == "P":  # resample colours, not palette indices
+                        img = img.convert("RGBA")
                     img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
                 return _to_rgb(img)
-    except ImageLoadError:
+    except FaceRecognitionError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:
+        declared = re.search(r"\((\d+) pixels\)", str(exc))
+        raise _too_large(shown, int(declared.group(1)) if declared else None, limit) from exc
+    except UnidentifiedImageError as exc:
+        raise ImageLoadError(f"{shown}: {_what_it_is(_head(source))}.") from exc
+    except PermissionError as exc:
+        raise ImageLoadError(f"{shown}: permission denied. Copy the photo somewhere you can read it.") from exc
+    except MemoryError as exc:
+        raise ImageLoadError(f"{shown}: not enough memory to decode this image. Resize the photo and try again.") from exc
+    except Exception as exc:  # noqa: BLE001
+        # A damaged file makes Pillow's parsers fail with many exception types (OSError, ValueError,
+        # SyntaxError, struct.error, zlib.error, MemoryError, ...): all mean the same to a user.
         raise ImageLoadError(
-            f"{path}: not a readable image ({exc.__class__.__name__}). Use a JPEG or PNG photo."
+            f"{shown}: the image is damaged or truncated and cannot be decoded ({exc.__class__.__name__}: "
+            f"{exc}). Copy or export the photo again."
         ) from exc
-    except (OSError, ValueError, SyntaxError, EOFError, struct.error, MemoryError, IndexError, TypeError,
-            KeyError, ZeroDivisionError) as exc:
-        # Pillow reports damaged files with many exception types; all mean the same to a user.
-        raise ImageLoadError(
-            f"{path}: the image is damaged or truncated and cannot be decoded ({exc}). "
-            "Copy or export the photo again."
-        ) from exc
+
+
+def _head(source, size=512):
+    """The first bytes of a path or a BytesIO (to say what an unreadable file is)."""
+    if isinstance(source, io.BytesIO):
+        return source.getvalue()[:size]
+    with open(source, "rb") as f:
+        return f.read(size)
+
+
+def _upright(img, shown):
+    """Apply the EXIF orientation tag (cameras and phones store photos sideways and set it)."""
+    try:
+        return ImageOps.exif_transpose(img)
+    except Exception as exc:  # noqa: BLE001  (damaged EXIF must not make a good photo unusable)
+        warnings.warn(f"{shown}: unreadable EXIF orientation ({exc.__class__.__name__}); using the photo as "
+                      "stored.", stacklevel=3)
+        return img
 
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated photo is an error, not a grey half
@@ -298,16 +419,43 @@ def _resize(image, scale):
     return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
 
 
+def _plausible(face):
+    """Is a face from the permissive second pass believable? (see SECOND_PASS_MIN_CONFIDENCE)"""
+    x1, y1, x2, y2 = face.box
+    if face.confidence < SECOND_PASS_MIN_CONFIDENCE or min(x2 - x1, y2 - y1) < MIN_FACE_PIXELS:
+        return False
+    points = face.keypoints
+    inside = all(x1 <= x <= x2 and y1 <= y <= y2 for x, y in points.values())
+    eyes_y = max(points["left_eye"][1], points["right_eye"][1])
+    return inside and eyes_y < min(points["mouth_left"][1], points["mouth_right"][1])
+
+
+def _check_rgb(image):
+    """Refuse, clearly, an array the detector cannot take (MTCNN fails deep inside otherwise)."""
+    if not isinstance(image, np.ndarray):
+        raise EncoderInputError(f"the detector takes an image array or a photo path, got a {type(image).__name__}.")
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise EncoderInputError(
+            f"the detector takes an (H, W, 3) uint8 RGB array, got shape {image.shape} and dtype {image.dtype}. "
+            "Read photos with load_image(path), which returns exactly that."
+        )
+    return image
+
+
 def detect_faces_batch(images, settings=None):
     """Detect faces in many RGB arrays at once; returns a list (per image) of lists of :class:`Face`.
 
     Images of the same shape go through MTCNN together (the package pads a batch to its largest
     image, so mixing shapes would waste work). A photo with no face at the first pass gets the
-    second, more permissive pass, upscaled when small.
+    second, more permissive pass, upscaled when small, whose faces must look plausible.
     """
+    images = [_check_rgb(image) for image in images]
     results = [None] * len(images)
     by_shape = {}
     for index, image in enumerate(images):
+        if min(image.shape[:2]) < MIN_IMAGE_SIDE:
+            results[index] = []  # smaller than MTCNN's smallest window: no face, nothing to run
+            continue
         by_shape.setdefault(image.shape, []).append(index)
     for indices in by_shape.values():
         for start in range(0, len(indices), 16):
@@ -316,17 +464,17 @@ def detect_faces_batch(images, settings=None):
                 results[index] = _faces_from_rows(rows)
     if settings is None:
         for index, faces in enumerate(results):
-            if not faces:
+            if not faces and min(images[index].shape[:2]) >= MIN_IMAGE_SIDE:
                 image = images[index]
                 scale = max(1.0, SECOND_PASS_MIN_SIDE / min(image.shape[:2]))
                 rows = _run_mtcnn([_resize(image, scale)], SECOND_PASS)[0]
-                results[index] = _faces_from_rows(rows, scale)
+                results[index] = [face for face in _faces_from_rows(rows, scale) if _plausible(face)]
     return results
 
 
 def detect_faces(image, settings=None):
     """Detect the faces in one RGB array (or photo path), largest first. See :func:`detect_faces_batch`."""
-    if not isinstance(image, np.ndarray):
+    if isinstance(image, (str, os.PathLike)):
         image = load_image(image)
     return detect_faces_batch([image], settings)[0]
 
@@ -405,6 +553,25 @@ def sha256_of(path, chunk=1 << 20):
     return digest.hexdigest()
 
 
+def _check_weights_file(path, shown):
+    """Open the ``.h5`` file before the 4-second model build: a missing, truncated or foreign file
+    fails here at once."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            group = f["model_weights"] if "model_weights" in f else f
+            if not len(group.keys()):
+                raise WrongWeightsError(f"{shown}: the file holds no weights. Is it facenet_keras.h5?")
+    except FaceRecognitionError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (h5py reports damage as OSError, KeyError, RuntimeError, ...)
+        raise WeightsError(
+            f"{shown}: not a readable HDF5 weights file ({exc.__class__.__name__}: {exc}). It may be truncated "
+            "or another kind of file: delete it and run `make assets` again."
+        ) from exc
+
+
 def load_facenet(path=None, expected_sha256=None):
     """Build FaceNet's Inception-ResNet-v1 and load the pretrained weights.
 
@@ -414,49 +581,60 @@ def load_facenet(path=None, expected_sha256=None):
             fine-tuned copy; then no checksum is checked unless ``expected_sha256`` is given.
 
     Raises:
-        WeightsError: missing, truncated or checksum mismatch.
-        WeightsMismatchError: the file holds another architecture (layer names or shapes differ).
+        WeightsError: missing, truncated, not HDF5, or checksum mismatch.
+        WrongWeightsError: the file holds another architecture (layer names or shapes differ); it is
+            a WeightsError and an ``inception_blocks_v2.WeightsMismatchError``.
     """
     if path is None:
         path, expected_sha256 = DEFAULT_WEIGHTS_PATH, expected_sha256 or FACENET_SHA256
+    shown = _shown(path)
     path = Path(path)
     if not path.is_file():
         raise WeightsError(
-            f"{path}: FaceNet weights not found. Run `make assets` to download them, or pass "
+            f"{shown}: FaceNet weights not found. Run `make assets` to download them, or pass "
             "path= to a facenet_keras.h5 of your own."
         )
     if expected_sha256 and sha256_of(path) != expected_sha256:
         raise WeightsError(
-            f"{path}: checksum mismatch (the file is damaged or not the expected weights). "
+            f"{shown}: checksum mismatch (the file is damaged or not the expected weights). "
             "Delete it and run `make assets` again."
         )
+    _check_weights_file(path, shown)
     model = inception_blocks_v2.faceRecoModel((FACE_SIZE, FACE_SIZE, 3))
     try:
         inception_blocks_v2.load_weights_from_h5(model, path)
-    except WeightsMismatchError:
-        raise
-    except (OSError, KeyError, ValueError) as exc:
+    except WeightsMismatchError as exc:
+        raise WrongWeightsError(str(exc)) from exc
+    except Exception as exc:  # noqa: BLE001
         raise WeightsError(
-            f"{path}: cannot read the weights ({exc}). The file may be truncated: delete it and run "
-            "`make assets` again."
+            f"{shown}: cannot read the weights ({exc.__class__.__name__}: {exc}). The file may be damaged: "
+            "delete it and run `make assets` again."
         ) from exc
     return model
 
 
 def _check_faces(faces, model):
-    faces = np.asarray(faces)
+    """Faces as an (m, 160, 160, 3) numeric, finite array; refuse anything else in one sentence."""
+    if not callable(model) or not hasattr(model, "input_shape"):
+        raise EncoderInputError(f"model must be the Keras model from load_facenet(), got a {type(model).__name__}.")
     expected = tuple(model.input_shape[1:])
+    wanted = f"(m, {', '.join(map(str, expected))})"
+    try:
+        faces = np.asarray(faces)
+    except (ValueError, TypeError) as exc:  # ragged nested lists
+        raise EncoderInputError(f"the encoder takes an array of faces of shape {wanted}; got something that "
+                                f"is not an array ({exc}).") from exc
     if faces.ndim == 3:
         faces = faces[None]
     if faces.ndim != 4 or tuple(faces.shape[1:]) != expected:
         raise EncoderInputError(
-            f"the encoder takes faces of shape (m, {', '.join(map(str, expected))}), got {faces.shape}. "
+            f"the encoder takes faces of shape {wanted}, got {faces.shape}. "
             "Crop faces with crop_face() or load_faces() first."
         )
     if not (np.issubdtype(faces.dtype, np.integer) or np.issubdtype(faces.dtype, np.floating)):
-        raise EncoderInputError(f"the encoder takes numeric pixel arrays, got dtype {faces.dtype}.")
+        raise EncoderInputError(f"the encoder takes numeric pixel arrays (uint8 0-255 or float), got dtype {faces.dtype}.")
     if not np.all(np.isfinite(faces)):
-        raise EncoderInputError("the faces contain NaN or infinite values.")
+        raise EncoderInputError("the faces contain NaN or infinite values; pass pixel values (0-255).")
     return faces
 
 
@@ -532,32 +710,41 @@ def encode_photos(paths, model, batch_size=32, margin=MARGIN, progress=True, ski
 # 5. Database, verify, who_is_it
 # ---------------------------------------------------------------------------------------------
 _FORBIDDEN_NAME_CHARS = re.compile(r"[/\\]")
+# A database file is small (one 512-byte row per person); a member larger than this is not one of
+# ours (or is a zip bomb) and is refused before it is decompressed.
+MAX_DATABASE_BYTES = 1 << 30
 
 
 def check_identity(name):
-    """Return ``name`` if it is a usable identity: a non-empty string without path separators or
-    control characters (it ends up in file names, tables and printed sentences)."""
+    """Return ``name`` if it is a usable identity: a non-empty string without path separators,
+    control characters or spaces at its ends (it ends up in file names, tables and printed
+    sentences)."""
     if not isinstance(name, str):
         raise DatabaseError(f"identity {name!r} is a {type(name).__name__}; names must be strings, e.g. 'elton_john'.")
     if not name.strip():
-        raise DatabaseError("an identity name is empty; give each person a non-empty name.")
-    if _FORBIDDEN_NAME_CHARS.search(name):
-        raise DatabaseError(f"identity {name!r} contains a path separator ('/' or '\\'); use letters, digits, '_' or '-'.")
+        raise DatabaseError(f"an identity name is empty ({name!r}); give each person a non-empty name.")
+    if _FORBIDDEN_NAME_CHARS.search(name) or name in (".", ".."):
+        raise DatabaseError(f"identity {name!r} contains a path separator or is '.'/'..'; use letters, digits, '_' or '-'.")
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in name):
         raise DatabaseError(f"identity {name!r} contains control or invisible characters; remove them.")
+    if name != name.strip():
+        raise DatabaseError(f"identity {name!r} has spaces at its start or end; remove them.")
     return name
 
 
 def check_encoding(encoding, name="encoding", tolerance=1e-3):
     """Return ``encoding`` as a (1, 128) float32 array, checking shape, finiteness and unit length."""
-    array = np.asarray(encoding)
+    try:
+        array = np.asarray(encoding)
+    except (ValueError, TypeError) as exc:
+        raise DatabaseError(f"{name}: the encoding is not an array of numbers ({exc}). Make it with img_to_encoding().") from exc
     if array.shape not in ((EMBEDDING_SIZE,), (1, EMBEDDING_SIZE)):
         raise DatabaseError(
             f"{name}: an encoding has shape (1, {EMBEDDING_SIZE}) or ({EMBEDDING_SIZE},), got {array.shape}. "
             "Make it with img_to_encoding()."
         )
     if not np.issubdtype(array.dtype, np.floating) and not np.issubdtype(array.dtype, np.integer):
-        raise DatabaseError(f"{name}: an encoding holds numbers, got dtype {array.dtype}.")
+        raise DatabaseError(f"{name}: an encoding holds numbers, got dtype {array.dtype}. Make it with img_to_encoding().")
     array = array.astype(np.float32).reshape(1, EMBEDDING_SIZE)
     if not np.all(np.isfinite(array)):
         raise DatabaseError(f"{name}: the encoding contains NaN or infinite values; encode the photo again.")
@@ -573,7 +760,10 @@ def check_encoding(encoding, name="encoding", tolerance=1e-3):
 def check_database(database):
     """Validate a database dict (names and encodings); returns (names, (n, 128) matrix)."""
     if not isinstance(database, dict):
-        raise DatabaseError(f"the database is a dict name -> encoding, got a {type(database).__name__}.")
+        raise DatabaseError(
+            f"the database is a dict name -> encoding, got a {type(database).__name__}. "
+            "Build it with build_database() or load it with load_database()."
+        )
     names = [check_identity(name) for name in database]
     matrix = np.concatenate([check_encoding(database[n], n) for n in names]) if names else \
         np.zeros((0, EMBEDDING_SIZE), np.float32)
@@ -582,27 +772,37 @@ def check_database(database):
 
 def build_database(photos_by_name, model):
     """One-shot enrolment: ``{name: photo_path}`` -> ``{name: (1, 128) encoding}``."""
-    database = {}
-    for name, photo in photos_by_name.items():
-        database[check_identity(name)] = img_to_encoding(photo, model)
-    return database
+    if not isinstance(photos_by_name, dict):
+        raise DatabaseError(f"build_database takes a dict name -> photo path, got a {type(photos_by_name).__name__}.")
+    for name in photos_by_name:  # every name first: a typo should not cost the encoding of the others
+        check_identity(name)
+    return {name: img_to_encoding(photo, model) for name, photo in photos_by_name.items()}
 
 
 def save_database(database, path):
     """Save a database to ``.npz`` atomically (written beside it, then renamed over it), without
-    pickle: names as a unicode array, encodings as an (n, 128) float32 array."""
+    pickle: names as a unicode array, encodings as an (n, 128) float32 array.
+
+    A crash or a full disk mid-save leaves the previous file as it was (at worst a hidden
+    ``.<name>.*.tmp`` file stays beside it). Returns the path written (``.npz`` added if missing).
+    """
     names, matrix = check_database(database)
     path = Path(path)
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
-    folder = path.parent
+    shown, folder = _shown(path), path.parent
     if not folder.is_dir():
-        raise DatabaseFileError(f"{path}: the folder {folder} does not exist; create it first or choose another path.")
+        raise DatabaseFileError(
+            f"{shown}: the folder {_shown(folder)} does not exist; create it first or choose another path."
+        )
+    if path.is_dir():
+        raise DatabaseFileError(f"{shown}: is a folder; choose a file name such as {_shown(path / 'database.npz')}.")
     try:
         handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:
         raise DatabaseFileError(
-            f"{path}: cannot write in {folder} ({exc.strerror}); choose a folder you can write to."
+            f"{shown}: cannot write in the folder {_shown(folder)} ({exc.strerror}); choose a folder you can "
+            "write to. Nothing was changed."
         ) from exc
     try:
         with os.fdopen(handle, "wb") as f:
@@ -610,57 +810,118 @@ def save_database(database, path):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp_name, path)
+        _fsync_folder(folder)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         if isinstance(exc, OSError):
-            raise DatabaseFileError(f"{path}: saving failed ({exc}); the previous file, if any, is unchanged.") from exc
+            raise DatabaseFileError(
+                f"{shown}: saving failed ({exc.strerror or exc}); the previous file, if any, is unchanged."
+            ) from exc
         raise
     return path
 
 
+def _fsync_folder(folder):
+    """Make the rename itself durable (POSIX); where folders cannot be opened, the rename still is atomic."""
+    with contextlib.suppress(OSError, AttributeError):
+        handle = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
+
+
+def _database_arrays(path, shown):
+    """Read the two arrays of a database file, refusing anything else (pickle first of all)."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head.startswith(b"\x93NUMPY"):
+        raise DatabaseFileError(f"{shown}: a single NumPy array (.npy), not a face database. Save one with save_database().")
+    if head[:1] == b"\x80":
+        raise DatabaseFileError(
+            f"{shown}: a pickle file, refused: unpickling can run arbitrary code. "
+            "Re-create the database with save_database()."
+        )
+    if not head.startswith(b"PK"):
+        raise DatabaseFileError(f"{shown}: not a face database (.npz) file. Save one with save_database().")
+    with np.load(path, allow_pickle=False) as data:
+        if sorted(data.files) != ["encodings", "names"]:
+            raise DatabaseFileError(
+                f"{shown}: not a face database (it holds {sorted(data.files)}, expected names and encodings)."
+            )
+        size = sum(info.file_size for info in data.zip.infolist())
+        if size > MAX_DATABASE_BYTES:
+            raise DatabaseFileError(f"{shown}: {size:,} bytes once unpacked, too large for a face database; refused.")
+        return data["names"], data["encodings"]
+
+
 def load_database(path):
     """Load a database saved by :func:`save_database` (never unpickles anything)."""
-    path = Path(path)
+    shown, path = _shown(path), Path(path)
+    if path.is_dir():
+        raise DatabaseFileError(f"{shown}: is a folder, not a database file.")
     if not path.is_file():
-        raise DatabaseFileError(f"{path}: no such database file. Save one with save_database(database, path).")
+        raise DatabaseFileError(f"{shown}: no such database file. Save one with save_database(database, path).")
+    redo = "Re-create it with save_database()."
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if set(data.files) != {"names", "encodings"}:
-                raise DatabaseFileError(
-                    f"{path}: not a face database (it holds {sorted(data.files)}, expected names and encodings)."
-                )
-            names, encodings = data["names"], data["encodings"]
+        names, encodings = _database_arrays(path, shown)
     except DatabaseFileError:
         raise
     except ValueError as exc:
         if "pickle" in str(exc).lower():
             raise DatabaseFileError(
-                f"{path}: the file needs pickle to load, which can run arbitrary code; it is refused. "
-                "Re-create the database with save_database()."
+                f"{shown}: the file needs pickle to load, which can run arbitrary code; it is refused. {redo}"
             ) from exc
-        raise DatabaseFileError(f"{path}: not a readable database ({exc}). Re-create it with save_database().") from exc
-    except (OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        raise DatabaseFileError(f"{shown}: not a readable database ({exc}). {redo}") from exc
+    except Exception as exc:  # noqa: BLE001  (BadZipFile, EOFError, OSError, zlib.error, MemoryError, ...)
         raise DatabaseFileError(
-            f"{path}: the file is damaged or not a database ({exc.__class__.__name__}). Re-create it with save_database()."
+            f"{shown}: the file is damaged or truncated ({exc.__class__.__name__}: {exc}). {redo}"
         ) from exc
-    if names.ndim != 1 or encodings.ndim != 2 or len(names) != len(encodings) or names.dtype.kind != "U":
-        raise DatabaseFileError(f"{path}: names and encodings do not match; re-create the database with save_database().")
+    if names.ndim != 1 or names.dtype.kind != "U":
+        raise DatabaseFileError(f"{shown}: the names are not a list of text (dtype {names.dtype}, shape {names.shape}). {redo}")
+    if encodings.ndim != 2 or encodings.shape[1] != EMBEDDING_SIZE or encodings.dtype.kind != "f":
+        raise DatabaseFileError(
+            f"{shown}: the encodings are not an (n, {EMBEDDING_SIZE}) array of floats "
+            f"(dtype {encodings.dtype}, shape {encodings.shape}). {redo}"
+        )
+    if len(names) != len(encodings):
+        raise DatabaseFileError(f"{shown}: {len(names)} names but {len(encodings)} encodings. {redo}")
     if len(set(names.tolist())) != len(names):
-        raise DatabaseFileError(f"{path}: an identity appears twice; re-create the database with save_database().")
+        raise DatabaseFileError(f"{shown}: an identity appears twice. {redo}")
     try:
-        database = {str(n): e[None, :] for n, e in zip(names, encodings)}
+        database = {str(n): e[None, :].astype(np.float32) for n, e in zip(names, encodings)}
         check_database(database)
     except DatabaseError as exc:
-        raise DatabaseFileError(f"{path}: {exc}") from exc
+        raise DatabaseFileError(f"{shown}: {exc}") from exc
     return database
 
 
 def _threshold(threshold):
-    threshold = DEFAULT_THRESHOLD if threshold is None else float(threshold)
-    if not 0 < threshold <= 4:
-        raise ValueError(f"threshold {threshold} is not an L2 distance between unit vectors (0 < t <= 2).")
-    return threshold
+    """The threshold to use: DEFAULT_THRESHOLD for None, else a number in (0, 2]."""
+    if threshold is None:
+        return DEFAULT_THRESHOLD
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        raise ThresholdError(f"threshold {threshold!r} is not a number; use e.g. {DEFAULT_THRESHOLD}.") from None
+    if not 0 < value <= 2:
+        raise ThresholdError(
+            f"threshold {threshold!r} is not an L2 distance between unit vectors, which lies between 0 and 2; "
+            f"use e.g. {DEFAULT_THRESHOLD}."
+        )
+    return value
+
+
+def _reference(identity, database):
+    """The enrolled encoding of ``identity``; an unknown name says who is known and the closest."""
+    names, _ = check_database(database)
+    check_identity(identity)
+    if identity not in database:
+        close = difflib.get_close_matches(identity, names, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else " Enrol them first with build_database()."
+        raise DatabaseError(f"{identity!r} is not in the database (known: {', '.join(sorted(names)) or 'nobody'}).{hint}")
+    return check_encoding(database[identity], identity)
 
 
 def verify(image_path, identity, database, model, threshold=None):
@@ -671,10 +932,7 @@ def verify(image_path, identity, database, model, threshold=None):
         whether it is below the threshold (default :data:`DEFAULT_THRESHOLD`).
     """
     threshold = _threshold(threshold)
-    if identity not in database:
-        known = ", ".join(sorted(map(str, database))) or "none"
-        raise DatabaseError(f"{identity!r} is not in the database (known: {known}). Enrol them first.")
-    reference = check_encoding(database[identity], identity)
+    reference = _reference(identity, database)
     encoding = img_to_encoding(image_path, model)
     dist = float(np.linalg.norm(encoding - reference))
     door_open = dist < threshold
@@ -691,7 +949,7 @@ def nearest_identity(encoding, database):
     Returns ``(names, distances)`` with distances an (n,) float array.
     """
     names, matrix = check_database(database)
-    encoding = np.asarray(encoding, np.float32).reshape(1, -1)
+    encoding = check_encoding(encoding, "the photo's encoding")
     return names, np.linalg.norm(matrix - encoding, axis=1)
 
 
@@ -704,8 +962,8 @@ def who_is_it(image_path, database, model, threshold=None):
         printed.
     """
     threshold = _threshold(threshold)
-    if not database:
-        raise DatabaseError("the database is empty; enrol at least one person before asking who_is_it.")
+    if not check_database(database)[0]:
+        raise DatabaseError("the database is empty; enrol at least one person (build_database) before asking who_is_it.")
     encoding = img_to_encoding(image_path, model)
     names, distances = nearest_identity(encoding, database)
     best = int(np.argmin(distances))
