@@ -1,5 +1,5 @@
 # %% [markdown] errors-title
-# ## When things go wrong
+# ## 12 - When things go wrong
 #
 # Your own photos and your own typing go wrong in a few familiar ways: a path that does not exist,
 # a file that is not a photo (or is damaged), a photo without a face, a name that is not in the
