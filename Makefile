@@ -8,7 +8,7 @@ NOTEBOOK := Face_Recognition.ipynb
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONHASHSEED := 0
 
-.PHONY: install assets run test lab bench notebook lock clean
+.PHONY: install assets run test lab bench notebook lock clean student grade
 
 install: $(STAMP)
 
@@ -52,3 +52,12 @@ notebook: assets
 	$(BIN)/python tools/build_notebook.py
 	cd $(CURDIR) && $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.timeout=600 --ExecutePreprocessor.record_timing=False $(NOTEBOOK)
+
+## The student edition: build/student/Face_Recognition.ipynb (solutions blanked, checked against the reference).
+student: $(STAMP)
+	$(BIN)/python tools/make_student.py --reference $(NOTEBOOK) --out build/student/$(NOTEBOOK)
+
+## Grade a folder of submitted notebooks: make grade SUBMISSIONS=dir/ (writes build/grades/).
+grade: assets
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=dir/"; exit 2; }
+	$(BIN)/python tools/grade.py $(SUBMISSIONS) --reference $(NOTEBOOK) --out build/grades
