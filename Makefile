@@ -8,7 +8,7 @@ NOTEBOOK := Face_Recognition.ipynb
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONHASHSEED := 0
 
-.PHONY: install assets run test lab bench notebook lock clean student grade
+.PHONY: install assets browser run test lab bench notebook lock clean student grade
 
 install: $(STAMP)
 
@@ -21,6 +21,10 @@ $(STAMP): requirements.txt constraints.txt
 assets: $(STAMP)
 	$(BIN)/python tools/fetch_assets.py
 
+## Debian's Chromium for the browser test (CI runs as root; no browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 ## The main job: enrol one photo per person, verify and identify every val photo; then run the
 ## whole notebook headless into build/ (the committed notebook is left untouched).
 run: assets
@@ -32,7 +36,7 @@ run: assets
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg --nbval-cell-timeout=600
 
 ## Every test: unit and integration tests on the real model, then the notebook under strict nbval.
-test: assets
+test: assets browser
 	$(BIN)/python -m pytest tests
 	$(BIN)/python -m pytest $(NBVAL) $(NOTEBOOK)
 
