@@ -65,3 +65,15 @@ student: $(STAMP)
 grade: assets
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=dir/"; exit 2; }
 	$(BIN)/python tools/grade.py $(SUBMISSIONS) --reference $(NOTEBOOK) --out build/grades
+
+TORCH_VENV := benchmarks/.venv-torch
+
+## Benchmarks (not part of `make test`): prints tables, writes benchmarks/results.md and plots.
+bench: assets $(TORCH_VENV)/.installed
+	$(BIN)/python benchmarks/run_all.py
+
+$(TORCH_VENV)/.installed:
+	@test -x $(TORCH_VENV)/bin/python || $(PYTHON) -m venv $(TORCH_VENV)
+	$(TORCH_VENV)/bin/python -m pip install --quiet torch==2.13.0 numpy==2.4.6 requests==2.34.2
+	$(TORCH_VENV)/bin/python -m pip install --quiet --no-deps facenet-pytorch==2.6.0
+	@touch $@
