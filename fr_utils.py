@@ -378,12 +378,25 @@ class Face:
 _DETECTOR = None
 
 
+def _stable_sort_by_scores(tensor, scores, ascending=True):
+    """mtcnn's ``sort_by_scores`` with a stable sort (see :func:`get_detector`)."""
+    order = np.argsort(scores if ascending else -np.asarray(scores), kind="stable")
+    return tensor[order]
+
+
 def get_detector():
     """The shared MTCNN detector (its three small networks load once, in about a second)."""
     global _DETECTOR
     if _DETECTOR is None:
+        import mtcnn.utils.bboxes
         from mtcnn import MTCNN
 
+        # mtcnn 1.0.0 orders candidate boxes by score with numpy's default (unstable) sort before
+        # its order-dependent non-maximum suppression. Many scores are exactly 1.0, so which box
+        # survived depended on the other photos in the same call: one photo's box moved by up to
+        # 6 px, its encoding by up to 0.18, between detecting it alone and among 15 others. A
+        # stable sort keeps each photo's own order among ties, whatever else is in the batch.
+        mtcnn.utils.bboxes.sort_by_scores = _stable_sort_by_scores
         with _stderr_filtered():
             _DETECTOR = MTCNN(device="CPU:0")
     return _DETECTOR
@@ -400,13 +413,23 @@ def _faces_from_rows(rows, scale=1.0):
         keypoints = {name: (float(row[6 + i]) / scale, float(row[11 + i]) / scale)
                      for i, name in enumerate(_KEYPOINT_NAMES)}
         faces.append(Face(box=box, confidence=float(row[5]), keypoints=keypoints))
-    # Largest first, then most confident: "the face" of a portrait is its largest one.
-    faces.sort(key=lambda f: (-f.area, -f.confidence))
-    return faces
+    return sorted(faces, key=face_rank)
+
+
+# MTCNN also returns less certain boxes (ONet scores 0.8-0.95): on the demo photos mostly real small
+# or blurred faces in the background, but also a jacket's shoulder (0.88) that was larger than the
+# singer's face (0.99). A face this confident or more is preferred to any less confident one.
+CONFIDENT_FACE = 0.95
+
+
+def face_rank(face):
+    """Sort key giving "the face" of a photo first: confident faces (>= ``CONFIDENT_FACE``) before
+    the others, then the largest, then the most confident."""
+    return (face.confidence < CONFIDENT_FACE, -face.area, -face.confidence)
 
 
 def _run_mtcnn(images, settings):
-    """MTCNN on a list of same-shape images; returns one list of rows per image."""
+    """MTCNN on a list of same-shape images; returns one (k, 16) array of rows per image."""
     rows = get_detector().detect_faces(list(images), output_type="numpy", box_format="xyxy", **settings)
     rows = np.asarray(rows).reshape(-1, 16)
     return [rows[rows[:, 0] == i] for i in range(len(images))]
@@ -443,29 +466,64 @@ def _check_rgb(image):
     return image
 
 
-def detect_faces_batch(images, settings=None):
-    """Detect faces in many RGB arrays at once; returns a list (per image) of lists of :class:`Face`.
+DETECTION_BATCH = 16  # photos per MTCNN call
+DETECTION_CANVAS_STEP = 64  # photos are padded to a multiple of this many pixels before detection
 
-    Images of the same shape go through MTCNN together (the package pads a batch to its largest
-    image, so mixing shapes would waste work). A photo with no face at the first pass gets the
-    second, more permissive pass, upscaled when small, whose faces must look plausible.
+
+def _detection_canvas(shape, step=DETECTION_CANVAS_STEP):
+    """The (height, width) a photo is padded to for MTCNN: each side rounded up to ``step``."""
+    return -(-shape[0] // step) * step, -(-shape[1] // step) * step
+
+
+def _padded_batches(images, indices, batch=DETECTION_BATCH):
+    """Group photos into MTCNN calls: yield (indices, canvases), one canvas shape per call.
+
+    MTCNN runs on one array per call, so a call can only take photos of one shape, and each call
+    has a fixed cost. Each photo is zero-padded (bottom and right, so that boxes keep the photo's
+    own coordinates) to its sides rounded up to 64 pixels: the 118 demo photos have 80 distinct
+    shapes but 10 padded ones, which took 2.3x less detection time (benchmarks/bench_enrol.py).
+    The canvas depends only on the photo's own shape, so a photo gets the same faces whether it
+    is detected alone or among others.
+    """
+    by_canvas = {}
+    for i in indices:
+        by_canvas.setdefault(_detection_canvas(images[i].shape), []).append(i)
+    for (height, width), members in sorted(by_canvas.items()):
+        for start in range(0, len(members), batch):
+            group = members[start:start + batch]
+            canvases = []
+            for i in group:
+                h, w = images[i].shape[:2]
+                if (h, w) == (height, width):
+                    canvases.append(images[i])
+                else:
+                    canvas = np.zeros((height, width, 3), np.uint8)
+                    canvas[:h, :w] = images[i]
+                    canvases.append(canvas)
+            yield group, canvases
+
+
+def detect_faces_batch(images, settings=None):
+    """Detect faces in many RGB arrays at once; returns a list (per image) of lists of :class:`Face`,
+    "the face" first (:func:`face_rank`).
+
+    Photos go through MTCNN 16 at a time, padded to sides that are multiples of 64 pixels (see
+    :func:`_padded_batches`). A photo with no face at the first pass gets the second, more
+    permissive pass on its own, upscaled when small, whose faces must look plausible.
     """
     images = [_check_rgb(image) for image in images]
-    results = [None] * len(images)
-    by_shape = {}
-    for index, image in enumerate(images):
-        if min(image.shape[:2]) < MIN_IMAGE_SIDE:
-            results[index] = []  # smaller than MTCNN's smallest window: no face, nothing to run
-            continue
-        by_shape.setdefault(image.shape, []).append(index)
-    for indices in by_shape.values():
-        for start in range(0, len(indices), 16):
-            chunk = indices[start:start + 16]
-            for index, rows in zip(chunk, _run_mtcnn([images[i] for i in chunk], settings or FIRST_PASS)):
-                results[index] = _faces_from_rows(rows)
+    results = [[] for _ in images]
+    # Smaller than MTCNN's smallest window: no face, nothing to run.
+    usable = [i for i, image in enumerate(images) if min(image.shape[:2]) >= MIN_IMAGE_SIDE]
+    for group, canvases in _padded_batches(images, usable):
+        for index, rows in zip(group, _run_mtcnn(canvases, settings or FIRST_PASS)):
+            h, w = images[index].shape[:2]
+            # A box that starts inside the padding is not a face of this photo.
+            rows = rows[(rows[:, 1] < w) & (rows[:, 2] < h)]
+            results[index] = _faces_from_rows(rows)
     if settings is None:
-        for index, faces in enumerate(results):
-            if not faces and min(images[index].shape[:2]) >= MIN_IMAGE_SIDE:
+        for index in usable:
+            if not results[index]:
                 image = images[index]
                 scale = max(1.0, SECOND_PASS_MIN_SIDE / min(image.shape[:2]))
                 rows = _run_mtcnn([_resize(image, scale)], SECOND_PASS)[0]
@@ -474,15 +532,48 @@ def detect_faces_batch(images, settings=None):
 
 
 def detect_faces(image, settings=None):
-    """Detect the faces in one RGB array (or photo path), largest first. See :func:`detect_faces_batch`."""
+    """Detect the faces in one RGB array (or photo path), "the face" first (see :func:`face_rank`):
+    confident faces largest first, then the less confident ones. See :func:`detect_faces_batch`."""
     if isinstance(image, (str, os.PathLike)):
         image = load_image(image)
     return detect_faces_batch([image], settings)[0]
 
 
-def crop_face(image, face, margin=MARGIN, size=FACE_SIZE):
+def level_eyes(image, face):
+    """Rotate ``image`` about the centre of ``face``'s box so that its two eye landmarks are level.
+
+    The box is kept as it is (a small rotation hardly moves the face within it). Returns a new
+    array; a face without landmarks (a plain box) leaves the image unchanged.
+    """
+    points = face.keypoints if isinstance(face, Face) else {}
+    if "left_eye" not in points or "right_eye" not in points:
+        return image
+    (lx, ly), (rx, ry) = points["left_eye"], points["right_eye"]
+    if not all(np.isfinite((lx, ly, rx, ry))):
+        return image
+    angle = float(np.degrees(np.arctan2(ry - ly, rx - lx)))
+    x1, y1, x2, y2 = face.box
+    # Image y points down, so a positive angle means the right eye is lower; PIL's positive angle
+    # turns the picture anticlockwise on screen, which lifts that eye back.
+    rotated = Image.fromarray(image).rotate(angle, resample=Image.Resampling.BILINEAR,
+                                            center=((x1 + x2) / 2, (y1 + y2) / 2))
+    return np.asarray(rotated)
+
+
+ALIGNMENTS = ("none", "eyes")
+
+
+def crop_face(image, face, margin=MARGIN, size=FACE_SIZE, align="none"):
     """Cut a face out of an RGB array with ``margin`` of its box added on each side, resized to
-    ``size`` x ``size`` (uint8). The box is clipped to the photo, as in FaceNet's own alignment."""
+    ``size`` x ``size`` (uint8). The box is clipped to the photo, as in FaceNet's own alignment.
+
+    ``align="eyes"`` first levels the eyes (:func:`level_eyes`). On LFW that, together with
+    ``encode_faces(..., flip=True)``, scored best (benchmarks/results.md); neither alone helped.
+    """
+    if align not in ALIGNMENTS:
+        raise ValueError(f"align must be one of {ALIGNMENTS}, got {align!r}")
+    if align == "eyes":
+        image = level_eyes(image, face)
     x1, y1, x2, y2 = face.box if isinstance(face, Face) else face
     dx, dy = (x2 - x1) * margin / 2, (y2 - y1) * margin / 2
     h, w = image.shape[:2]
@@ -502,9 +593,13 @@ def _pick_faces(faces, path, all_faces):
         )
     if all_faces:
         return faces
-    if len(faces) > 1:
+    # Several confident faces make "whose face?" a real question; a confident face beside a few
+    # less certain boxes (often not faces) does not.
+    confident = sum(face.confidence >= CONFIDENT_FACE for face in faces) or len(faces)
+    if confident > 1:
         warnings.warn(
-            f"{path}: {len(faces)} faces found; using the largest one. Pass all_faces=True to get all of them.",
+            f"{path}: {confident} faces found; using the largest confident one. Pass all_faces=True to get "
+            "all of them.",
             stacklevel=3,
         )
     return faces[:1]
@@ -655,9 +750,17 @@ def _encoder_graph(model, batch_size):
     return graphs[batch_size]
 
 
-def encode_faces(faces, model, batch_size=32):
-    """Encode face crops (m, 160, 160, 3), pixel values 0-255, into unit-length (m, 128) float32."""
+def encode_faces(faces, model, batch_size=32, flip=False):
+    """Encode face crops (m, 160, 160, 3), pixel values 0-255, into unit-length (m, 128) float32.
+
+    ``flip=True`` also encodes each crop's mirror image and returns the normalised mean of the two
+    unit encodings (test-time augmentation: twice the work; see :func:`crop_face` for when it helps).
+    """
     faces = _check_faces(faces, model)
+    if flip:
+        plain = encode_faces(faces, model, batch_size)
+        mirrored = encode_faces(faces[:, :, ::-1], model, batch_size)
+        return l2_normalize(plain + mirrored)
     outputs = []
     for start in range(0, len(faces), batch_size):
         batch = prewhiten(faces[start:start + batch_size])

@@ -476,7 +476,7 @@ def faces_message(name, count):
                          "frontal, well lit, not too small.")
     if count == 1:
         return "ok", f"One face found in {name}."
-    return "warning", (f"{count} faces found in {name}. Choose the face to use (1 is the largest); "
+    return "warning", (f"{count} faces found in {name}. Choose the face to use (1 is the largest confident one); "
                        "the others are ignored.")
 
 

@@ -111,7 +111,8 @@ def pick_face(rows, image_shape, rule):
     """Index of "the" face among an image's detections, or None when there is none.
 
     Rules:
-        ``largest``: the package's rule (``fr_utils`` returns faces largest first).
+        ``package``: the package's rule, :func:`fr_utils.face_rank` (the largest of the faces with
+            confidence >= ``fr_utils.CONFIDENT_FACE``, else the largest).
         ``central``: the largest face after discounting its centre's distance from the image
             centre; LFW images are cropped around the named person, so a bystander's larger face
             near the border loses to the central one. Score: area - 4 * squared offset (both in
@@ -119,8 +120,11 @@ def pick_face(rows, image_shape, rule):
     """
     if len(rows) == 0:
         return None
-    if rule == "largest":
-        return 0
+    if rule == "package":
+        import fr_utils
+
+        faces = [fr_utils.Face(box=tuple(row[:4]), confidence=float(row[4])) for row in rows]
+        return min(range(len(faces)), key=lambda k: fr_utils.face_rank(faces[k]))
     if rule != "central":
         raise ValueError(f"unknown face rule {rule!r}")
     h, w = image_shape[:2]
@@ -157,20 +161,12 @@ def face_boxes(detections, image_shape, rule):
 # ---------------------------------------------------------------------------------------------
 # Cropping and encoding
 # ---------------------------------------------------------------------------------------------
-def level_eyes(image, row):
-    """Rotate ``image`` about the face box centre so that the two eyes are level (for the
-    ``align="eyes"`` setting); the box is unchanged. Images without landmarks are returned as is."""
-    from PIL import Image
+def row_to_face(row):
+    """A cached (15,) detection row as an ``fr_utils.Face`` (box, confidence, five landmarks)."""
+    import fr_utils
 
-    left_eye = row[5], row[10]
-    right_eye = row[6], row[11]
-    if not np.all(np.isfinite(left_eye + right_eye)):
-        return image
-    angle = np.degrees(np.arctan2(right_eye[1] - left_eye[1], right_eye[0] - left_eye[0]))
-    centre = ((row[0] + row[2]) / 2, (row[1] + row[3]) / 2)
-    # In image coordinates (y down) a positive angle means the right eye is lower; PIL rotates
-    # counter-clockwise on screen for positive angles, which lifts it back: rotate by +angle.
-    return np.asarray(Image.fromarray(image).rotate(angle, resample=Image.Resampling.BILINEAR, center=centre))
+    keypoints = {name: (float(row[5 + i]), float(row[10 + i])) for i, name in enumerate(fr_utils._KEYPOINT_NAMES)}
+    return fr_utils.Face(box=tuple(float(v) for v in row[:4]), confidence=float(row[4]), keypoints=keypoints)
 
 
 def crop_all(lfw_dir, paths, rows, margin, align="none", chunk=256):
@@ -181,9 +177,8 @@ def crop_all(lfw_dir, paths, rows, margin, align="none", chunk=256):
         crops = []
         for path, row in zip(paths[start:start + chunk], rows[start:start + chunk]):
             image = fr_utils.load_image(lfw_dir / "images" / path)
-            if align == "eyes":
-                image = level_eyes(image, row)
-            crops.append(fr_utils.crop_face(image, tuple(row[:4]), margin))
+            # The package's own crop (and eye levelling, fr_utils.level_eyes, for align="eyes").
+            crops.append(fr_utils.crop_face(image, row_to_face(row), margin, align=align))
         yield start, np.stack(crops)
 
 

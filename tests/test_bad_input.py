@@ -285,6 +285,8 @@ def no_face_scenes():
         for path in fr_utils.list_images(fr_utils.IMAGES_DIR / "val" / person):
             image = fr_utils.load_image(path)
             boxes = [face.box for face in fr_utils.detect_faces(image, settings=fr_utils.FIRST_PASS)]
+            if not boxes:  # the face is found only by the second pass: where to cut is unknown
+                continue
             strip = mk.face_free_strip(image, boxes)
             if min(strip.shape[:2]) >= 60:
                 scenes[f"{path.stem}_background.png"] = strip
@@ -304,15 +306,22 @@ def test_a_picture_without_a_face_says_so(tmp_path, model):
         assert isinstance(caught.value, ValueError)
 
 
-@pytest.mark.parametrize("photo_name, side", [
-    ("jerry_seinfeld/jerry_seinfeld_16.jpg", "bottom"),  # a 9-pixel "face" at 0.96: too small
-    ("madonna/madonna_14.jpg", "bottom"),  # 8 pixels at 0.83
-    ("elton_john/elton_john_17.jpg", "left"),  # 12 pixels at 0.73
+@pytest.mark.parametrize("photo_name, rows, columns", [
+    # Face-free strips of three demo photos: the bottom, bottom and left part, clear of every face
+    # box by at least 30% of its size. Fixed here, not recomputed: whether the permissive pass
+    # "sees" a face in a strip changes with a one-pixel shift of its edge.
+    ("jerry_seinfeld/jerry_seinfeld_16.jpg", slice(120, None), slice(None)),  # a 9-pixel "face" at 0.96: too small
+    ("madonna/madonna_14.jpg", slice(102, None), slice(None)),  # 8 pixels at 0.83
+    ("elton_john/elton_john_17.jpg", slice(None), slice(None, 116)),  # 12 pixels at 0.73
 ])
-def test_the_second_pass_no_longer_invents_faces(photo_name, side):
+def test_the_second_pass_no_longer_invents_faces(photo_name, rows, columns):
     image = fr_utils.load_image(fr_utils.IMAGES_DIR / "train" / photo_name)
-    boxes = [face.box for face in fr_utils.detect_faces(image, settings=fr_utils.FIRST_PASS)]
-    strip = mk.face_free_strip(image, boxes, side=side)
+    strip = np.ascontiguousarray(image[rows, columns])
+    top, left = rows.start or 0, columns.start or 0
+    bottom, right = rows.stop or image.shape[0], columns.stop or image.shape[1]
+    for face in fr_utils.detect_faces(image, settings=fr_utils.FIRST_PASS):  # the strip holds no face
+        x1, y1, x2, y2 = face.box
+        assert x2 <= left or x1 >= right or y2 <= top or y1 >= bottom, face.box
     # Unfiltered, MTCNN's permissive settings see a face in this bit of stage, dress or wall...
     scale = max(1.0, fr_utils.SECOND_PASS_MIN_SIDE / min(strip.shape[:2]))
     rows = fr_utils._run_mtcnn([fr_utils._resize(strip, scale)], fr_utils.SECOND_PASS)[0]
@@ -322,7 +331,8 @@ def test_the_second_pass_no_longer_invents_faces(photo_name, side):
 
 
 def test_the_hard_demo_photo_still_passes_the_filter():
-    image = fr_utils.load_image(fr_utils.IMAGES_DIR / "train" / "elton_john" / "elton_john_13.jpg")
+    # A large face (128 x 166 px) that MTCNN's first pass misses in this 300 x 300 photo.
+    image = fr_utils.load_image(fr_utils.IMAGES_DIR / "val" / "elton_john" / "elton_john_01.jpg")
     assert fr_utils.detect_faces(image, settings=fr_utils.FIRST_PASS) == []
     faces = fr_utils.detect_faces(image)  # found by the second pass, and believed
     assert len(faces) == 1 and faces[0].confidence > 0.95
@@ -354,7 +364,7 @@ def two_people(tmp_path_factory):
 
 
 def test_several_faces_warn_with_the_count_and_use_the_largest(two_people):
-    with pytest.warns(UserWarning, match=r"two_people\.jpg: 2 faces found; using the largest one.*all_faces=True"):
+    with pytest.warns(UserWarning, match=r"two_people\.jpg: 2 faces found; using the largest confident one.*all_faces=True"):
         crops, faces, _ = fr_utils.load_faces(two_people)
     assert crops.shape == (1, 160, 160, 3) and len(faces) == 1
     with warnings.catch_warnings():

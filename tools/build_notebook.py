@@ -290,7 +290,8 @@ print(f"{layers_loaded} layers with weights loaded from {weights_path}")
 
 The network expects a tight 160×160 crop of one face, but camera photos show people, backgrounds and
 sometimes several faces. **MTCNN** (Zhang et al., 2016), a cascade of three small networks, finds each
-face's box, a confidence, and five landmarks (eyes, nose, mouth corners). We keep the largest face,
+face's box, a confidence, and five landmarks (eyes, nose, mouth corners). We keep the largest face
+among the confident ones (confidence ≥ 0.95: a less certain box is sometimes a shoulder or a shadow),
 add a 10% margin around its box, and resize the crop to 160×160. Before the network, each crop is
 standardised (zero mean, unit variance per image: `fr_utils.prewhiten`), the way the weights were trained.
 """),
@@ -309,7 +310,7 @@ for rank, face in enumerate(faces):
                                      color="lime" if rank == 0 else "orange"))
     for x, y in face.keypoints.values():
         ax_photo.plot(x, y, "o", color="red", ms=3)
-ax_photo.set_title("MTCNN: boxes (green = largest) and landmarks")
+ax_photo.set_title("MTCNN: boxes (green = the face kept) and landmarks")
 ax_photo.axis("off")
 ax_crop.imshow(fr_utils.crop_face(image, faces[0]))
 ax_crop.set_title("160×160 crop, 10% margin")
