@@ -518,8 +518,11 @@ def detect_faces_batch(images, settings=None):
     for group, canvases in _padded_batches(images, usable):
         for index, rows in zip(group, _run_mtcnn(canvases, settings or FIRST_PASS)):
             h, w = images[index].shape[:2]
-            # A box that starts inside the padding is not a face of this photo.
-            rows = rows[(rows[:, 1] < w) & (rows[:, 2] < h)]
+            # A box that starts inside the padding is not a face of this photo; the others are
+            # clipped to the photo, as MTCNN clips them to the array it is given.
+            rows = rows[(rows[:, 1] < w) & (rows[:, 2] < h)].copy()
+            rows[:, [1, 3]] = np.clip(rows[:, [1, 3]], 0, w)
+            rows[:, [2, 4]] = np.clip(rows[:, [2, 4]], 0, h)
             results[index] = _faces_from_rows(rows)
     if settings is None:
         for index in usable:
@@ -1080,18 +1083,31 @@ def nearest_identity(encoding, database):
 def who_is_it(image_path, database, model, threshold=None):
     """Who, of the people in ``database``, is in ``image_path``? (1:K recognition)
 
+    ``database`` is the dict ``{name: (1, 128) encoding}`` of the lesson, or, for many people, an
+    ``fr_index.FaceIndex`` built once from it (``FaceIndex.from_database(database)``), which
+    answers a query without walking the dict again (benchmarks/results.md, item 4).
+
     Returns:
         (min_dist, identity): the smallest distance and its identity; the identity is returned
         even when the distance is above the threshold, in which case "Not in the database." is
         printed.
     """
+    from fr_index import FaceIndex
+
     threshold = _threshold(threshold)
-    if not check_database(database)[0]:
-        raise DatabaseError("the database is empty; enrol at least one person (build_database) before asking who_is_it.")
-    encoding = img_to_encoding(image_path, model)
-    names, distances = nearest_identity(encoding, database)
-    best = int(np.argmin(distances))
-    min_dist, identity = float(distances[best]), names[best]
+    if isinstance(database, FaceIndex):
+        if len(database) == 0:
+            raise DatabaseError("the index is empty; enrol at least one person before asking who_is_it.")
+        encoding = img_to_encoding(image_path, model)
+        identity, min_dist = database.nearest(encoding)
+    else:
+        if not check_database(database)[0]:
+            raise DatabaseError("the database is empty; enrol at least one person (build_database) before asking "
+                                "who_is_it.")
+        encoding = img_to_encoding(image_path, model)
+        names, distances = nearest_identity(encoding, database)
+        best = int(np.argmin(distances))
+        min_dist, identity = float(distances[best]), names[best]
     if min_dist < threshold:
         print(f"it's {identity}, the distance is {min_dist:.4f}")
     else:

@@ -45,6 +45,10 @@ def _detection_settings():
         "second_pass": fr_utils.SECOND_PASS,
         "second_pass_min_side": fr_utils.SECOND_PASS_MIN_SIDE,
         "max_image_side": fr_utils.MAX_IMAGE_SIDE,
+        "canvas_step": fr_utils.DETECTION_CANVAS_STEP,
+        "batch": fr_utils.DETECTION_BATCH,
+        "score_sort": "stable",
+        "boxes": "clipped to the photo",
         "mtcnn": getattr(mtcnn, "__version__", "?"),
     }
 

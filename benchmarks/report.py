@@ -90,7 +90,11 @@ def plot_search(search, path):
     ax = fig.add_subplot()
     for method in dict.fromkeys(r["method"] for r in rows):
         points = sorted((r["size"], r["ms_per_query"]) for r in rows if r["method"] == method)
-        ax.plot(*zip(*points), marker="o", label=method)
+        batched = "queries" in method  # "FaceIndex ..., 256 queries": time per query of a batch
+        ax.plot(*zip(*points), marker="o", ls="--" if batched else "-", label=method)
+    for target_size, target_ms in ((100_000, 2.0), (1_000_000, 10.0)):  # issue 6, item 4: one query
+        ax.plot([target_size], [target_ms], marker="_", color="k", ms=14, mew=2)
+    ax.plot([], [], marker="_", color="k", ls="", ms=14, mew=2, label="target, one query")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("identities in the database")
@@ -129,7 +133,7 @@ def lfw_section(lfw, lfw16):
                      f"{r['roc_auc']:.5f} | {r['eer']:.4f} | {r.get('accuracy_at_default_threshold', float('nan')):.4f} |")
     first = lfw["results"][0]
     package, chosen = lfw["package_settings"], lfw["chosen_settings"]
-    lines += ["", f"Package settings: {package} (fr_utils defaults, largest face). Benchmark's chosen settings: "
+    lines += ["", f"Package settings: {package} (fr_utils defaults: 'package' = fr_utils.face_rank, the largest confident face). Benchmark's chosen settings: "
               f"{chosen}. 'central' = the largest face after discounting its distance from the image centre "
               "(LFW images are centred on the named person). Rows marked bfloat16 use the bfloat16 encoder.",
               "", f"Anchors: {ANCHOR_PUBLISHED}; {ANCHOR_PROTOTYPE}.",

@@ -6,7 +6,7 @@ figures to benchmarks/results/<name>.json; report.py turns them into results.md.
 benchmarks/cache/); the first run adds about an hour for LFW (detection once, then the crops of
 every setting tried, each with its mirror image).
 
-    python benchmarks/run_all.py [--lfw DIR] [--skip lfw,encoder,enrol,search,notebook] [--quick]
+    python benchmarks/run_all.py [--lfw DIR] [--skip lfw,encoder,enrol,search,notebook] [--quick] [--sweep]
 """
 
 import argparse
@@ -31,11 +31,12 @@ def main(argv=None):
     parser.add_argument("--lfw", type=Path, default=DEFAULT_LFW_DIR)
     parser.add_argument("--skip", default="", help="comma-separated steps to skip")
     parser.add_argument("--quick", action="store_true", help="fewer repeats and sizes (a smoke run)")
+    parser.add_argument("--sweep", action="store_true", help="LFW: also score the other margins and face rules")
     args = parser.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     failures = []
     plan = [
-        ("lfw", ["bench_lfw.py", "--lfw", str(args.lfw), "--sweep"]),
+        ("lfw", ["bench_lfw.py", "--lfw", str(args.lfw)] + (["--sweep"] if args.sweep else [])),
         ("lfw-bfloat16", ["bench_lfw.py", "--lfw", str(args.lfw), "--dtype", "bfloat16"]),
         ("encoder", ["bench_encoder.py"] + (["--repeats", "2"] if args.quick else [])
          + ([] if (TORCH_VENV / "bin" / "python").exists() else ["--no-torch"])),

@@ -161,6 +161,28 @@ def test_who_is_it_names_the_person_or_nobody(model, one_shot_database, photo, c
     assert capsys.readouterr().out == "Not in the database.\n"
 
 
+def test_who_is_it_with_a_face_index_answers_as_with_the_dict(model, one_shot_database, capsys):
+    from fr_index import FaceIndex
+
+    # The five people among 20,000 random strangers: the index's fast path, not a five-row search.
+    rng = np.random.default_rng(7)
+    strangers = rng.standard_normal((20_000, 128)).astype(np.float32)
+    strangers /= np.linalg.norm(strangers, axis=1, keepdims=True)
+    names = [f"stranger_{i}" for i in range(len(strangers))] + list(one_shot_database)
+    matrix = np.concatenate([strangers, *one_shot_database.values()])
+    index = FaceIndex(names, matrix)
+    big_dict = dict(zip(names, matrix[:, None, :]))
+    for path in fr_utils.list_images(fr_utils.IMAGES_DIR / "val")[::5]:
+        by_dict = fr_utils.who_is_it(path, big_dict, model)
+        printed = capsys.readouterr().out
+        by_index = fr_utils.who_is_it(path, index, model)
+        assert by_index[1] == by_dict[1] == path.parent.name
+        assert by_index[0] == pytest.approx(by_dict[0], abs=1e-5)
+        assert capsys.readouterr().out == printed
+    with pytest.raises(fr_utils.DatabaseError, match="the index is empty"):
+        fr_utils.who_is_it(path, FaceIndex([], np.zeros((0, 128), np.float32)), model)
+
+
 def test_database_round_trip(one_shot_database, tmp_path):
     path = fr_utils.save_database(one_shot_database, tmp_path / "db.npz")
     loaded = fr_utils.load_database(path)
