@@ -60,14 +60,21 @@ class TorchWorker:
 def tf_engines(model, kinds):
     """name -> function(batch ndarray) that runs the forward pass and returns numpy encodings."""
     import fast_encoder
+    import fr_utils
 
     engines = {}
     if "eager" in kinds:
-        # What fr_utils.encode_faces does today: call the Keras model eagerly.
-        engines["keras eager (package today)"] = lambda x: np.asarray(model(x, training=False))
-    for name, dtype, xla in (("tf.function float32", "float32", False), ("tf.function XLA float32", "float32", True),
-                             ("tf.function bfloat16", "bfloat16", False)):
-        if (("xla" in kinds) if xla else (dtype in kinds)):
+        # A first version: call the Keras model eagerly, layer by layer.
+        engines["keras eager, model(x)"] = lambda x: np.asarray(model(x, training=False))
+    if "float32" in kinds:
+        # The package: fr_utils.encode_faces runs this traced graph (one per batch size).
+        engines["package graph float32"] = lambda x: fr_utils._encoder_graph(model, len(x))(x).numpy()
+    if "bfloat16" in kinds:
+        # The package with load_facenet(precision="bfloat16"): the same graph, bfloat16 layers.
+        half = fr_utils.load_facenet(precision="bfloat16")
+        engines["package graph bfloat16"] = lambda x: fr_utils._encoder_graph(half, len(x))(x).numpy()
+    for name, dtype, xla in (("tf.function XLA float32", "float32", True),):
+        if "xla" in kinds:
             per_batch = {b: fast_encoder.compiled_encoder(model, dtype, batch_size=b, jit_compile=xla)
                          for b in BATCH_SIZES}
             engines[name] = lambda x, per_batch=per_batch: per_batch[len(x)](x)

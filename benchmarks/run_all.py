@@ -2,9 +2,9 @@
 
 Each benchmark runs in its own Python process (clean memory and thread pools) and saves its
 figures to benchmarks/results/<name>.json; report.py turns them into results.md. Not part of
-`make test`. About 15 minutes on 2 cores with warm caches (LFW detections and encodings in
-benchmarks/cache/); the first run adds about an hour for LFW (detection once, then the crops of
-every setting tried, each with its mirror image).
+`make test`. About 18 minutes on 2 cores when the LFW caches are warm (benchmarks/cache/); the
+first run adds about 35 minutes for LFW (detection once, then the crops of each setting, each
+with its mirror image, in float32 and bfloat16).
 
     python benchmarks/run_all.py [--lfw DIR] [--skip lfw,encoder,enrol,search,notebook] [--quick] [--sweep]
 """

@@ -132,3 +132,21 @@ def test_flip_averages_the_crop_and_its_mirror(celebrity_encoded, model):
     # A mirrored photo gets the same encoding: the pair is the same two crops.
     np.testing.assert_allclose(fr_utils.encode_faces(crops[:, :, ::-1], model, flip=True), both, atol=1e-5)
     assert fr_utils.encode_faces(crops[:0], model, flip=True).shape == (0, 128)
+
+
+# --- bfloat16 ---------------------------------------------------------------------------------
+def test_bfloat16_model_gives_nearly_the_same_encodings(celebrity_encoded, model):
+    import keras
+
+    half = fr_utils.load_facenet(precision="bfloat16")
+    assert keras.mixed_precision.global_policy().name == "float32"  # the policy is restored
+    crops = celebrity_encoded.crops[::12]
+    low = fr_utils.encode_faces(crops, half)
+    assert low.dtype == np.float32 and low.shape == (len(crops), 128)
+    full = fr_utils.encode_faces(crops, model)
+    gaps = np.linalg.norm(low - full, axis=1)
+    assert gaps.max() < 0.1, gaps  # same-person distances are 0.4-1.1, the threshold 1.18
+    # The same people are still the nearest to each other.
+    np.testing.assert_array_equal(np.argsort(low @ low.T, axis=1)[:, -2], np.argsort(full @ full.T, axis=1)[:, -2])
+    with pytest.raises(ValueError, match="precision must be one of"):
+        fr_utils.load_facenet(precision="float16")
